@@ -1,0 +1,54 @@
+package scanner
+
+import "fmt"
+
+// Kind names the sort of place a key was found in.
+type Kind string
+
+// The location kinds of DESIGN.md §3.
+const (
+	KindFile       Kind = "file"
+	KindStaged     Kind = "staged"
+	KindGitHistory Kind = "git-history"
+)
+
+// Location is the address of one copy of a key: where it is, never what it
+// is. Fields that do not apply stay empty and are left out of JSON.
+type Location struct {
+	Kind     Kind     `json:"kind"`
+	URI      string   `json:"uri"`
+	Path     string   `json:"path,omitempty"`
+	Line     int      `json:"line,omitempty"`
+	Column   int      `json:"column,omitempty"`
+	Offset   *int64   `json:"offset,omitempty"` // byte offset, for binary content
+	Variable string   `json:"variable,omitempty"`
+	Commit   string   `json:"commit,omitempty"`
+	Author   string   `json:"author,omitempty"`
+	Date     string   `json:"date,omitempty"`
+	Refs     []string `json:"refs,omitempty"`
+	Encoding Encoding `json:"encoding,omitempty"`
+}
+
+// fileURI appends the position inside a file-like object to the object's
+// uri: "file:config/.env:3", or "file:blob.bin@1024" for binary content.
+func fileURI(object string, line int, offset *int64) string {
+	if offset != nil {
+		return fmt.Sprintf("%s@%d", object, *offset)
+	}
+	return fmt.Sprintf("%s:%d", object, line)
+}
+
+// Finding is one copy of a key at one location.
+type Finding struct {
+	Secret   Secret   `json:"-"`
+	KeyID    string   `json:"key_id"`
+	Redacted string   `json:"redacted"`
+	Location Location `json:"location"`
+	Status   string   `json:"status,omitempty"`
+	Problems []string `json:"problems,omitempty"`
+}
+
+// newFinding fills the derived fields from the secret.
+func newFinding(s Secret, loc Location) Finding {
+	return Finding{Secret: s, KeyID: s.KeyID(), Redacted: s.Redacted(), Location: loc}
+}

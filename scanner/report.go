@@ -1,0 +1,148 @@
+package scanner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ReportSchema identifies the JSON report format.
+const ReportSchema = "rekey.report/v1"
+
+// Report is the result of a scan: findings and statistics. Its JSON form is
+// the stable contract of DESIGN.md §3.
+type Report struct {
+	Schema   string    `json:"schema"`
+	Findings []Finding `json:"findings"`
+	Stats    Stats     `json:"stats"`
+}
+
+// Stats counts what a scan read and lists what it could not.
+type Stats struct {
+	Files      int64     `json:"files"`
+	Blobs      int64     `json:"blobs"`
+	Commits    int64     `json:"commits"`
+	Bytes      int64     `json:"bytes"`
+	DurationMS int64     `json:"duration_ms"`
+	Suppressed int       `json:"suppressed"`
+	Errors     []Problem `json:"errors"`
+	Warnings   []Problem `json:"warnings,omitempty"`
+	Skipped    []Problem `json:"skipped,omitempty"`
+}
+
+// Problem is one object a scan could not read, read with a caveat, or skipped.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// Keys returns the number of distinct keys among the findings.
+func (r *Report) Keys() int {
+	seen := map[string]bool{}
+	for _, f := range r.Findings {
+		seen[f.KeyID] = true
+	}
+	return len(seen)
+}
+
+// Scan runs sources through a Detector and collects a Report. It is the
+// Reporter the sources are built with.
+type Scan struct {
+	detector Detector
+	allow    *Allowlist
+
+	mu     sync.Mutex
+	report Report
+}
+
+// NewScan prepares a scan. only, when set, restricts findings to one key;
+// allow, when non-nil, suppresses findings.
+func NewScan(only Secret, allow *Allowlist) *Scan {
+	s := &Scan{allow: allow, report: Report{Schema: ReportSchema, Findings: []Finding{}}}
+	s.report.Stats.Errors = []Problem{}
+	s.detector = Detector{Only: only, Reporter: s}
+	return s
+}
+
+// Run scans every source in turn and returns the report. Only a fatal
+// error (a cancelled context, a failing source) is returned; objects that
+// could not be read are listed in Stats.Errors.
+func (s *Scan) Run(ctx context.Context, sources ...Source) (*Report, error) {
+	start := time.Now()
+	for _, src := range sources {
+		if err := src.Scan(ctx, s.emit); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.report
+	r.Stats.DurationMS = time.Since(start).Milliseconds()
+	slices.SortStableFunc(r.Findings, compareFindings)
+	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
+		slices.SortStableFunc(list, func(a, b Problem) int { return cmp.Compare(a.Path, b.Path) })
+	}
+	return &r, nil
+}
+
+func compareFindings(a, b Finding) int {
+	return cmp.Or(
+		cmp.Compare(a.Location.Kind, b.Location.Kind),
+		cmp.Compare(a.Location.Path, b.Location.Path),
+		cmp.Compare(a.Location.Commit, b.Location.Commit),
+		cmp.Compare(a.Location.Line, b.Location.Line),
+		cmp.Compare(a.Location.Column, b.Location.Column),
+		cmp.Compare(a.Location.URI, b.Location.URI),
+	)
+}
+
+func (s *Scan) emit(c Chunk) error {
+	findings, suppressed := s.detector.Detect(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.report.Stats
+	st.Bytes += int64(len(c.Data) - c.Fresh)
+	if c.first() {
+		if c.Location.Kind == KindGitHistory {
+			st.Blobs++
+		} else {
+			st.Files++
+		}
+	}
+	st.Suppressed += suppressed
+	for _, f := range findings {
+		if s.allow.Allows(f) {
+			st.Suppressed++
+			continue
+		}
+		s.report.Findings = append(s.report.Findings, f)
+	}
+	return nil
+}
+
+// AddCommits counts commits read by a history source.
+func (s *Scan) AddCommits(n int64) {
+	s.mu.Lock()
+	s.report.Stats.Commits += n
+	s.mu.Unlock()
+}
+
+// Error implements Reporter.
+func (s *Scan) Error(path string, err error) {
+	s.add(&s.report.Stats.Errors, path, fmt.Sprint(err))
+}
+
+// Warn implements Reporter.
+func (s *Scan) Warn(path string, msg string) { s.add(&s.report.Stats.Warnings, path, msg) }
+
+// Skip implements Reporter.
+func (s *Scan) Skip(path string, reason string) { s.add(&s.report.Stats.Skipped, path, reason) }
+
+func (s *Scan) add(list *[]Problem, path, msg string) {
+	s.mu.Lock()
+	*list = append(*list, Problem{Path: path, Message: Scrub(msg)})
+	s.mu.Unlock()
+}

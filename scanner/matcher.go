@@ -282,13 +282,13 @@ func decodeBase64Run(dst, text []byte, want int) (decoded []byte, looked int, ra
 		}
 		acc = acc<<6 | uint32(v)
 		n++
-		switch n % 4 {
+		switch n % 4 { // each character adds 6 bits; a byte is complete after 2, 3 and 4
 		case 2:
-			dst = append(dst, byte(acc>>4))
+			dst = append(dst, byte(acc>>4&0xff))
 		case 3:
-			dst = append(dst, byte(acc>>2))
+			dst = append(dst, byte(acc>>2&0xff))
 		case 0:
-			dst = append(dst, byte(acc))
+			dst = append(dst, byte(acc&0xff))
 			acc = 0
 		}
 		if len(dst) >= want {

@@ -36,7 +36,8 @@ func FuzzFindKeys(f *testing.F) {
 				t.Fatalf("plain match span does not hold the key")
 			}
 		}
-		extended := len(before) > 0 && isAlnum[before[len(before)-1]] && !(len(before) >= 2 && before[len(before)-2] == '\\') ||
+		escaped := len(before) >= 2 && before[len(before)-2] == '\\'
+		extended := len(before) > 0 && isAlnum[before[len(before)-1]] && !escaped ||
 			len(after) > 0 && isAlnum[after[0]]
 		found := false
 		for _, m := range matches {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -53,14 +52,4 @@ read or written (the report says what).`,
 	root.SetContext(context.Background())
 	root.AddCommand(newScanCmd(a), newVersionCmd(a))
 	return root
-}
-
-// isTerminal reports whether w is a terminal, for progress and prompts.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

@@ -10,6 +10,12 @@ const (
 	KindFile       Kind = "file"
 	KindStaged     Kind = "staged"
 	KindGitHistory Kind = "git-history"
+
+	KindAWSSecretsManager Kind = "aws-secretsmanager"
+	KindAWSSSM            Kind = "aws-ssm"
+	KindVault             Kind = "vault"
+	KindGitHubActions     Kind = "github-actions"
+	KindGitLabCI          Kind = "gitlab-ci"
 )
 
 // Location is the address of one copy of a key: where it is, never what it

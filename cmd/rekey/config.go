@@ -18,7 +18,10 @@ const configName = ".rekey.yaml"
 // config is the schema of .rekey.yaml. Unknown fields are errors, so a typo
 // never silently disables a setting.
 type config struct {
-	Allow struct {
+	// Stores are secret stores scanned and rotated with the files, by URI
+	// (aws-sm://us-east-1/prod/, vault://secret/myapp, github://owner/repo…).
+	Stores []string `yaml:"stores"`
+	Allow  struct {
 		// KeyIDs are key ids ("sha256:3f2a9c0d41be") whose findings are accepted.
 		KeyIDs []string `yaml:"key_ids"`
 		// Paths are globs (** allowed) of paths whose findings are accepted.

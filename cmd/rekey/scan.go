@@ -15,6 +15,7 @@ type scanOptions struct {
 	out      output
 	baseline string
 	config   string
+	stores   []string
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -66,6 +67,7 @@ allow list in .rekey.yaml (key ids and path globs), or by --baseline.`,
 	f.StringVarP(&o.out.file, "output", "o", "", "write the report to `FILE` (mode 0600; format from .json/.sarif extension)")
 	f.BoolVarP(&o.out.quiet, "quiet", "q", false, "print findings only: no summary, no warnings")
 	f.StringVar(&o.baseline, "baseline", "", "suppress findings (same key id and path) of an earlier JSON report `FILE`")
+	f.StringArrayVar(&o.stores, "store", nil, "also scan the secret store at `URI` (repeatable; e.g. aws-sm://us-east-1/prod/)")
 	f.StringVar(&o.config, "config", "", "read settings from `FILE` instead of .rekey.yaml at the repository root")
 	return cmd
 }
@@ -91,7 +93,11 @@ func runScan(cmd *cobra.Command, a *app, o *scanOptions) error {
 	if err != nil {
 		return withHint(err, "give paths to existing files or directories")
 	}
-	report, err := scan.Run(cmd.Context(), tree)
+	stores, err := openStores(cmd.Context(), append(cfg.Stores, o.stores...))
+	if err != nil {
+		return err
+	}
+	report, err := scan.Run(cmd.Context(), append([]scanner.Source{tree}, storeSources(stores, scan)...)...)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
 	}

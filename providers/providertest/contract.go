@@ -19,9 +19,10 @@ import (
 // Backend is the test's handle on the store behind a provider: a real
 // server (Vault dev) or an in-repo fake.
 type Backend interface {
-	// Seed creates or overwrites the secret name with value directly in the
-	// store, not through the provider under test.
-	Seed(t *testing.T, name string, value []byte)
+	// Seed creates or overwrites a secret directly in the store, not through
+	// the provider under test, under the provider's prefix, and returns its
+	// full name as the provider's Entry.Name will show it.
+	Seed(t *testing.T, name string, value []byte) string
 }
 
 // Throttler is a Backend that can make the store throttle: the next n
@@ -37,8 +38,9 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 	oldKey, newKey := g.Mixed(), g.Mixed()
 	_, writeOnly := p.(providers.WriteOnly)
 
-	b.Seed(t, "contract/a", []byte("PERPLEXITY_API_KEY="+oldKey))
-	b.Seed(t, "contract/b", []byte("nothing here"))
+	nameA := b.Seed(t, "contract/a", []byte("PERPLEXITY_API_KEY="+oldKey))
+	nameB := b.Seed(t, "contract/b", []byte("nothing here"))
+	missing := nameB[:len(nameB)-1] + "missing"
 
 	t.Run("list", func(t *testing.T) {
 		seen := map[string][]byte{}
@@ -55,7 +57,7 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, ok := seen[findName(seen, "contract/a")]
+		a, ok := seen[nameA]
 		if !ok {
 			t.Fatalf("seeded secret not listed; listed %v", keys(seen))
 		}
@@ -65,14 +67,14 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 	})
 
 	t.Run("get and not found", func(t *testing.T) {
-		e, err := p.Get(ctx, "contract/a")
+		e, err := p.Get(ctx, nameA)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !writeOnly && !bytes.Contains(e.Value, []byte(oldKey)) {
 			t.Errorf("get: value does not hold the seeded key")
 		}
-		if _, err := p.Get(ctx, "contract/missing"); !errors.Is(err, providers.ErrNotFound) {
+		if _, err := p.Get(ctx, missing); !errors.Is(err, providers.ErrNotFound) {
 			t.Errorf("get of a missing secret: %v, want ErrNotFound", err)
 		}
 	})
@@ -80,15 +82,15 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 	var before providers.Entry
 	t.Run("put and verify", func(t *testing.T) {
 		var err error
-		if before, err = p.Get(ctx, "contract/a"); err != nil {
+		if before, err = p.Get(ctx, nameA); err != nil {
 			t.Fatal(err)
 		}
 		value := []byte("PERPLEXITY_API_KEY=" + newKey)
-		after, err := p.Put(ctx, "contract/a", value)
+		after, err := p.Put(ctx, nameA, value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := p.Get(ctx, "contract/a")
+		got, err := p.Get(ctx, nameA)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,10 +116,10 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 		if before.Version == "" {
 			t.Fatal("versioned store returned no version")
 		}
-		if _, err := rb.Rollback(ctx, "contract/a", before.Version); err != nil {
+		if _, err := rb.Rollback(ctx, nameA, before.Version); err != nil {
 			t.Fatal(err)
 		}
-		got, err := p.Get(ctx, "contract/a")
+		got, err := p.Get(ctx, nameA)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,28 +134,17 @@ func Run(t *testing.T, p providers.Provider, b Backend) {
 			t.Skip("backend cannot throttle")
 		}
 		th.Throttle(2)
-		if _, err := p.Get(ctx, "contract/b"); err != nil {
+		if _, err := p.Get(ctx, nameB); err != nil {
 			t.Fatalf("get after two throttled answers: %v (retries must absorb throttling)", err)
 		}
 	})
 
 	t.Run("errors hold no key", func(t *testing.T) {
-		_, err := p.Get(ctx, "contract/"+oldKey)
+		_, err := p.Get(ctx, nameB[:len(nameB)-1]+oldKey)
 		if err != nil && bytes.Contains([]byte(err.Error()), []byte(oldKey)) {
 			t.Errorf("error leaks a key: %s", scanner.Scrub(err.Error()))
 		}
 	})
-}
-
-// findName returns the listed name that ends with suffix (stores may list
-// names with their prefix).
-func findName(seen map[string][]byte, suffix string) string {
-	for name := range seen {
-		if name == suffix || len(name) > len(suffix) && name[len(name)-len(suffix)-1:] == "/"+suffix {
-			return name
-		}
-	}
-	return suffix
 }
 
 func keys(m map[string][]byte) []string {

@@ -25,6 +25,11 @@ type Entry struct {
 	Version string
 	// Updated is when the value last changed, when the store says.
 	Updated time.Time
+	// Presumed, for an entry without a readable value, says why it is
+	// believed to hold a Perplexity key ("name contains PERPLEXITY",
+	// "feeds PERPLEXITY_API_KEY in .github/workflows/ci.yml"); empty when
+	// there is no reason to think so.
+	Presumed string
 	// Err is set when this one entry could not be read (access denied,
 	// throttled beyond the retry bound): the listing goes on.
 	Err error

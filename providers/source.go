@@ -27,6 +27,13 @@ func (s *Source) Scan(ctx context.Context, emit func(scanner.Chunk) error) error
 			return nil
 		}
 		if e.Value == nil {
+			if sink, ok := s.Reporter.(scanner.FindingSink); ok && e.Presumed != "" {
+				sink.AddFinding(scanner.Finding{
+					Location: scanner.Location{Kind: e.Kind, URI: e.URI, Variable: e.Name},
+					Status:   scanner.StatusWriteOnly,
+					Detail:   e.Presumed + "; the value cannot be read back",
+				})
+			}
 			return nil
 		}
 		return EmitValue(e, emit)

@@ -52,7 +52,14 @@ type Finding struct {
 	Location Location `json:"location"`
 	Status   string   `json:"status,omitempty"`
 	Problems []string `json:"problems,omitempty"`
+	// Detail explains a finding that is not a match in content, such as a
+	// write-only CI secret believed to hold a key.
+	Detail string `json:"detail,omitempty"`
 }
+
+// StatusWriteOnly marks a finding in a store whose values cannot be read:
+// the key is presumed, from the secret's name or from the workflows using it.
+const StatusWriteOnly = "write-only"
 
 // newFinding fills the derived fields from the secret.
 func newFinding(s Secret, loc Location) Finding {

@@ -123,6 +123,23 @@ func (s *Scan) emit(c Chunk) error {
 	return nil
 }
 
+// AddFinding records a finding that no content match produced, such as a
+// write-only secret presumed to hold a key. The allow-list still applies.
+func (s *Scan) AddFinding(f Finding) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.allow.Allows(f) {
+		s.report.Stats.Suppressed++
+		return
+	}
+	s.report.Findings = append(s.report.Findings, f)
+}
+
+// FindingSink is a Reporter that also takes findings directly (the *Scan).
+type FindingSink interface {
+	AddFinding(Finding)
+}
+
 // AddCommits counts commits read by a history source.
 func (s *Scan) AddCommits(n int64) {
 	s.mu.Lock()

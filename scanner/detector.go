@@ -85,7 +85,7 @@ func IsEnvFile(p string) bool {
 
 // variablePattern finds the name in `NAME=`, `NAME:`, `"name":`,
 // `export NAME=`, `name := "` and the like, right before a value.
-var variablePattern = regexp.MustCompile(`(?:^|[\s{,;(\[])["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*(?::=|=|:)(?:\s|["'`+"`"+`\p{Cf}\x{a0}]|[Bb]earer\s)*$`)
+var variablePattern = regexp.MustCompile(`(?:^|[\s{,;(\[])["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*(?::=|=|:)(?:\s|["'` + "`" + `\p{Cf}\x{a0}]|[Bb]earer\s)*$`)
 
 // variableBefore returns the variable or field name that the text before a
 // key on its line assigns to, or "".

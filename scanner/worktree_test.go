@@ -61,7 +61,7 @@ func TestWorkTreeFindsEveryCopy(t *testing.T) {
 	write(t, root, "app/main.go", []byte("package main\n\nconst key = \""+k1+"\"\n"))
 	write(t, root, ".env", []byte("# local\nPERPLEXITY_API_KEY="+k2+"\n"))
 	write(t, root, "k8s/secret.yaml", []byte("data:\n  PERPLEXITY_API_KEY: "+base64.StdEncoding.EncodeToString([]byte(k3))+"\n"))
-	write(t, root, ".git/config", []byte("url = "+k1+"\n"))      // git internals are skipped
+	write(t, root, ".git/config", []byte("url = "+k1+"\n"))               // git internals are skipped
 	write(t, root, "sub/.git", []byte("gitdir: ../.git/worktrees/sub\n")) // linked worktree pointer
 	write(t, root, "empty", nil)
 	write(t, root, "image.bin", append([]byte{0, 1, 2, 3}, []byte(k1)...))

@@ -17,7 +17,9 @@ const ReportSchema = "rekey.report/v1"
 type Report struct {
 	Schema   string    `json:"schema"`
 	Findings []Finding `json:"findings"`
-	Stats    Stats     `json:"stats"`
+	// Keys summarises findings per key with the next step (audit only).
+	Keys  []KeySummary `json:"keys,omitempty"`
+	Stats Stats        `json:"stats"`
 }
 
 // Stats counts what a scan read and lists what it could not.
@@ -39,11 +41,13 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// Keys returns the number of distinct keys among the findings.
-func (r *Report) Keys() int {
+// DistinctKeys returns the number of distinct keys among the findings.
+func (r *Report) DistinctKeys() int {
 	seen := map[string]bool{}
 	for _, f := range r.Findings {
-		seen[f.KeyID] = true
+		if f.KeyID != "" { // write-only findings name no key
+			seen[f.KeyID] = true
+		}
 	}
 	return len(seen)
 }

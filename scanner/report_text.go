@@ -46,7 +46,7 @@ func WriteFindings(w io.Writer, r *Report) error {
 func Summary(r *Report) string {
 	st := r.Stats
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s)", plural(len(r.Findings), "finding"), plural(r.Keys(), "distinct key"))
+	fmt.Fprintf(&b, "%s (%s)", plural(len(r.Findings), "finding"), plural(r.DistinctKeys(), "distinct key"))
 	var read []string
 	if st.Files > 0 || st.Blobs == 0 {
 		read = append(read, plural(int(st.Files), "file"))

@@ -93,7 +93,7 @@ func runScan(cmd *cobra.Command, a *app, o *scanOptions) error {
 	if err != nil {
 		return withHint(err, "give paths to existing files or directories")
 	}
-	stores, err := openStores(cmd.Context(), append(cfg.Stores, o.stores...))
+	stores, err := openStores(cmd.Context(), append(cfg.storeURIs(), o.stores...))
 	if err != nil {
 		return err
 	}

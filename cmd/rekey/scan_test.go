@@ -373,3 +373,25 @@ func TestScanPermissionDenied(t *testing.T) {
 		t.Fatalf("scan of only the unreadable file: %v, want exit %d", err, exitPartial)
 	}
 }
+
+func TestConfigStoreErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown scheme":  {"allow: {}\nstores:\n  - nope://somewhere/x\n", ".rekey.yaml:3: store \"nope://somewhere/x\": unknown scheme"},
+		"unknown option":  {"stores:\n  - uri: vault://secret/app\n    regoin: x\n", "unknown field \"regoin\""},
+		"not a URI":       {"stores:\n  - just-a-name\n", ".rekey.yaml:2: store \"just-a-name\" is not a URI"},
+		"wrong type":      {"concurrency: lots\n", "[1:14]"},
+		"negative rate":   {"verify:\n  rate: -1\n", "must not be negative"},
+		"unknown section": {"allow: {}\nstorez: []\n", "[2:1] unknown field \"storez\""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.WriteFile(filepath.Join(root, ".rekey.yaml"), []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := rekey(t, "", "scan", root)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q, want it to contain %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}

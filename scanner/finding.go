@@ -21,6 +21,8 @@ const (
 // Location is the address of one copy of a key: where it is, never what it
 // is. Fields that do not apply stay empty and are left out of JSON.
 type Location struct {
+	// Repo names the repository, in audits of several repositories.
+	Repo     string   `json:"repo,omitempty"`
 	Kind     Kind     `json:"kind"`
 	URI      string   `json:"uri"`
 	Path     string   `json:"path,omitempty"`

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -85,15 +84,13 @@ func (s *Scan) Run(ctx context.Context, sources ...Source) (*Report, error) {
 	defer s.mu.Unlock()
 	r := s.report
 	r.Stats.DurationMS = time.Since(start).Milliseconds()
-	slices.SortStableFunc(r.Findings, compareFindings)
-	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
-		slices.SortStableFunc(list, func(a, b Problem) int { return cmp.Compare(a.Path, b.Path) })
-	}
+	r.sort()
 	return &r, nil
 }
 
 func compareFindings(a, b Finding) int {
 	return cmp.Or(
+		cmp.Compare(a.Location.Repo, b.Location.Repo),
 		cmp.Compare(a.Location.Kind, b.Location.Kind),
 		cmp.Compare(a.Location.Path, b.Location.Path),
 		cmp.Compare(a.Location.Commit, b.Location.Commit),

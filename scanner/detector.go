@@ -110,11 +110,22 @@ func parseEnv(c Chunk, r Reporter) *envFile {
 	values, err := godotenv.UnmarshalBytes(c.Data)
 	if err != nil {
 		if r != nil {
-			r.Warn(c.Location.Path, "malformed .env file, scanned as plain text: "+Scrub(err.Error()))
+			r.Warn(c.Location.Path, "malformed .env file, scanned as plain text: "+shortParseError(err))
 		}
 		return &envFile{}
 	}
 	return &envFile{values: values}
+}
+
+// shortParseError keeps godotenv's reason but not the file text it quotes
+// after "near", which may hold other secrets.
+func shortParseError(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), " near ")
+	msg, _, _ = strings.Cut(msg, "\n")
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return Scrub(msg)
 }
 
 // storageProblems are the Diagnose results that describe how a found key is

@@ -121,17 +121,18 @@ func send(ctx context.Context, files chan<- string, p string) error {
 // errors are reported and end that file only; an error from emit is fatal.
 func (w *WorkTree) scanFile(p string, buf []byte, emit func(Chunk) error) error {
 	slash := filepath.ToSlash(p)
-	f, err := os.Open(p)
+	f, err := openFile(p)
 	if err != nil {
 		w.reporter.Error(slash, err)
 		return nil
 	}
 	defer func() { _ = f.Close() }()
-	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
 		w.reporter.Skip(slash, "changed into a special file while scanning")
 		return nil
 	}
-	err = StreamChunks(f, buf, Chunk{Location: Location{Kind: KindFile, URI: "file:" + slash, Path: slash}}, emit)
+	err = StreamChunks(&eofAtSize{f: f, size: info.Size()}, buf, Chunk{Location: Location{Kind: KindFile, URI: "file:" + slash, Path: slash}}, emit)
 	var readErr *ReadError
 	if errors.As(err, &readErr) {
 		w.reporter.Error(slash, readErr.Err)
@@ -171,4 +172,22 @@ func StreamChunks(r io.Reader, buf []byte, template Chunk, emit func(Chunk) erro
 		c.Offset += int64(drop)
 		c.Fresh = copy(buf, c.Data[drop:])
 	}
+}
+
+// eofAtSize reads a regular file and reports io.EOF with a short read that
+// ends at the size the file had when it was opened, saving the extra read
+// that would return 0: one syscall in three for a typical small file. A
+// short read elsewhere (interrupted, or the file changed) reads on as usual.
+type eofAtSize struct {
+	f         io.Reader
+	size, off int64
+}
+
+func (r *eofAtSize) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	r.off += int64(n)
+	if err == nil && n < len(p) && r.off == r.size {
+		err = io.EOF
+	}
+	return n, err
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,11 +19,15 @@ import (
 type Source struct {
 	Provider Provider
 	Reporter scanner.Reporter
+	// URI names the store in error reports.
+	URI string
 }
 
 // Scan lists the store and emits one chunk per value or JSON string field.
+// A store that cannot be listed at all is reported, not fatal: the other
+// sources still get scanned, and the scan ends partial.
 func (s *Source) Scan(ctx context.Context, emit func(scanner.Chunk) error) error {
-	return s.Provider.List(ctx, func(e Entry) error {
+	err := s.Provider.List(ctx, func(e Entry) error {
 		if e.Err != nil {
 			s.Reporter.Error(e.URI, e.Err)
 			return nil
@@ -36,9 +42,29 @@ func (s *Source) Scan(ctx context.Context, emit func(scanner.Chunk) error) error
 			}
 			return nil
 		}
-		return EmitValue(e, emit)
+		if err := EmitValue(e, emit); err != nil {
+			return &emitError{err}
+		}
+		return nil
 	})
+	var emitErr *emitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil || errors.As(err, &emitErr):
+		return err
+	default:
+		s.Reporter.Error(s.URI, fmt.Errorf("list store: %w", err))
+		return nil
+	}
 }
+
+// emitError marks a failure of the scan itself (not of the store), which
+// stays fatal.
+type emitError struct{ err error }
+
+func (e *emitError) Error() string { return e.err.Error() }
+func (e *emitError) Unwrap() error { return e.err }
 
 // EmitValue emits an entry's value as chunks: one per string field of a
 // JSON object or array, or the whole value otherwise.

@@ -55,7 +55,9 @@ func (d *Detector) Detect(c Chunk) (findings []Finding, suppressed int) {
 			line += bytes.Count(c.Data[counted:m.Start], []byte{'\n'})
 			counted = m.Start
 			loc.Line, loc.Column = line, m.Start-lineStart+1
-			loc.Variable = variableBefore(string(text[:m.Start-lineStart]))
+			if v := variableBefore(string(text[:m.Start-lineStart])); v != "" {
+				loc.Variable = v // a source's own name (a JSON field path) is kept otherwise
+			}
 		}
 		if loc.Kind.hasLines() {
 			loc.URI = fileURI(loc.URI, loc.Line, loc.Offset)

@@ -179,18 +179,49 @@ func rawValue(line string) string {
 
 // Scrub replaces every key in s by its redacted form, for text that comes
 // from elsewhere (an error message, a server's reply) and may echo a key.
+// It is stricter than the matcher: a key-shaped run is redacted even when
+// letters are glued to it, since text is safer over-redacted than leaked.
 func Scrub(s string) string {
-	matches := FindKeys(nil, []byte(s), true)
-	if len(matches) == 0 {
-		return s
-	}
 	var b strings.Builder
 	last := 0
+	for i := 0; ; {
+		j := strings.Index(s[i:], Prefix)
+		if j < 0 {
+			break
+		}
+		at := i + j
+		end := at + KeyLen
+		if end <= len(s) && isKeyShaped(s[at+len(Prefix):end]) {
+			b.WriteString(s[last:at])
+			b.WriteString(Secret(s[at:end]).Redacted())
+			last, i = end, end
+			continue
+		}
+		i = at + 1
+	}
+	b.WriteString(s[last:])
+	out := b.String()
+	// Base64 forms: the matcher's decision is good enough there.
+	matches := FindKeys(nil, []byte(out), true)
+	if len(matches) == 0 {
+		return out
+	}
+	b.Reset()
+	last = 0
 	for _, m := range matches {
-		b.WriteString(s[last:m.Start])
+		b.WriteString(out[last:m.Start])
 		b.WriteString(m.Secret.Redacted())
 		last = m.End
 	}
-	b.WriteString(s[last:])
+	b.WriteString(out[last:])
 	return b.String()
+}
+
+func isKeyShaped(body string) bool {
+	for i := 0; i < len(body); i++ {
+		if !isAlnum[body[i]] {
+			return false
+		}
+	}
+	return true
 }

@@ -113,9 +113,9 @@ func TestSecretNeverPrintsRaw(t *testing.T) {
 
 func TestScrub(t *testing.T) {
 	key := testkeys.New(4).Mixed()
-	msg := `401 Unauthorized: {"error":"invalid key ` + key + `"}`
+	msg := `401 Unauthorized: {"error":"invalid key ` + key + `"} name=production` + key + `xyz ` + base64.StdEncoding.EncodeToString([]byte(key))
 	got := Scrub(msg)
-	if strings.Contains(got, key) || !strings.Contains(got, Secret(key).Redacted()) {
+	if strings.Contains(got, key) || strings.Count(got, Secret(key).Redacted()) != 3 || !strings.Contains(got, "name=production"+Secret(key).Redacted()+"xyz") {
 		t.Fatalf("Scrub(%q) = %q", Secret(key), got)
 	}
 }

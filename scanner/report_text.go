@@ -27,7 +27,9 @@ func WriteFindings(w io.Writer, r *Report) error {
 		if f.Location.Variable != "" {
 			fields = append(fields, printable(f.Location.Variable))
 		}
-		fields = append(fields, f.Redacted, f.KeyID)
+		if f.KeyID != "" { // write-only findings name no key
+			fields = append(fields, f.Redacted, f.KeyID)
+		}
 		if f.Location.Encoding == Base64 {
 			fields = append(fields, "(base64)")
 		}
@@ -36,6 +38,9 @@ func WriteFindings(w io.Writer, r *Report) error {
 		}
 		if len(f.Problems) > 0 {
 			fields = append(fields, "["+strings.Join(f.Problems, ", ")+"]")
+		}
+		if f.Detail != "" {
+			fields = append(fields, "("+f.Detail+")")
 		}
 		ew.printf("%s\n", strings.Join(fields, "  "))
 	}

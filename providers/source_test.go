@@ -38,6 +38,7 @@ func TestSourceFindsKeysInFieldsAndPresumedSecrets(t *testing.T) {
 		{Name: "plain", URI: "mem://x/plain", Kind: scanner.KindVault, Value: []byte(k1)},
 		{Name: "json", URI: "mem://x/json", Kind: scanner.KindVault,
 			Value: []byte(`{"db":"x","llm":{"perplexity":{"key":"` + k2 + `"}},"list":["a","` + k1 + `"],"nested":"{\"inner.key\":\"` + k3 + `\"}"}`)},
+		{Name: "bearer", URI: "mem://x/bearer", Kind: scanner.KindVault, Value: []byte(`{"token":"Bearer ` + k3 + `\r"}`)},
 		{Name: "denied", URI: "mem://x/denied", Kind: scanner.KindVault, Err: ErrAccessDenied},
 		{Name: "PPLX_TOKEN", URI: "mem://x/actions/PPLX_TOKEN", Kind: scanner.KindGitHubActions, Presumed: "name contains PPLX"},
 		{Name: "OTHER", URI: "mem://x/actions/OTHER", Kind: scanner.KindGitHubActions},
@@ -49,7 +50,7 @@ func TestSourceFindsKeysInFieldsAndPresumedSecrets(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, f := range r.Findings {
-		got[f.Location.URI] = f.Location.Variable + " " + f.KeyID + " " + f.Status
+		got[f.Location.URI] = f.Location.Variable + " " + f.KeyID + " " + f.Status + strings.Join(f.Problems, ",")
 	}
 	want := map[string]string{
 		"mem://x/plain":                   " " + scanner.KeyID(k1) + " ",
@@ -57,6 +58,7 @@ func TestSourceFindsKeysInFieldsAndPresumedSecrets(t *testing.T) {
 		"mem://x/json#list[1]":            "list[1] " + scanner.KeyID(k1) + " ",
 		`mem://x/json#nested."inner.key"`: `nested."inner.key" ` + scanner.KeyID(k3) + " ",
 		"mem://x/actions/PPLX_TOKEN":      "PPLX_TOKEN  write-only",
+		"mem://x/bearer#token":            "token " + scanner.KeyID(k3) + " carriage-return,bearer-prefix",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("findings %v, want %v", got, want)

@@ -68,6 +68,8 @@ func (d *Detector) Detect(c Chunk) (findings []Finding, suppressed int) {
 				env = parseEnv(c, d.Reporter)
 			}
 			f.Location.Variable, f.Problems = env.inspect(m, loc.Variable, string(text))
+		} else if !loc.Kind.hasLines() && c.first() && c.Final {
+			f.Problems = valueProblems(string(c.Data))
 		}
 		findings = append(findings, f)
 	}
@@ -155,6 +157,21 @@ func (e *envFile) inspect(m Match, name, line string) (string, []string) {
 		problems = append(problems, ProblemCarriageReturn)
 	}
 	return name, problems
+}
+
+// valueProblems diagnoses a store value that is a single key, perhaps
+// decorated ("Bearer …", quotes, a trailing newline); a value holding more
+// (a whole config) is not judged.
+func valueProblems(value string) []string {
+	problems := Diagnose(value)
+	var out []string
+	for _, p := range problems {
+		if !storageProblems[p] {
+			return nil // more than a decorated key
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // rawValue is the text after the first = on a dotenv line, with one pair of

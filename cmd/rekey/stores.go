@@ -4,13 +4,24 @@ import (
 	"context"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/providers/awssm"
+	"github.com/rekeyhq/rekey/providers/awsssm"
+	"github.com/rekeyhq/rekey/providers/github"
+	"github.com/rekeyhq/rekey/providers/gitlab"
+	"github.com/rekeyhq/rekey/providers/vault"
 	"github.com/rekeyhq/rekey/scanner"
 )
 
 // storeRegistry lists every secret store this binary can reach, by URI
 // scheme. Adding a store means adding its line here.
 func storeRegistry() providers.Registry {
-	return providers.Registry{}
+	return providers.Registry{
+		"aws-sm":  awssm.Open,
+		"aws-ssm": awsssm.Open,
+		"vault":   vault.Open,
+		"github":  github.Open,
+		"gitlab":  gitlab.Open,
+	}
 }
 
 // openStores opens the stores named by --store and by .rekey.yaml.
@@ -27,11 +38,12 @@ func openStores(ctx context.Context, uris []string) ([]providers.Provider, error
 	return stores, nil
 }
 
-// storeSources wraps stores as scanner sources reporting to r.
-func storeSources(stores []providers.Provider, r scanner.Reporter) []scanner.Source {
+// storeSources wraps stores as scanner sources reporting to r; uris are
+// the stores' URIs, in the same order, for error reports.
+func storeSources(stores []providers.Provider, uris []string, r scanner.Reporter) []scanner.Source {
 	sources := make([]scanner.Source, 0, len(stores))
-	for _, p := range stores {
-		sources = append(sources, &providers.Source{Provider: p, Reporter: r})
+	for i, p := range stores {
+		sources = append(sources, &providers.Source{Provider: p, Reporter: r, URI: uris[i]})
 	}
 	return sources
 }

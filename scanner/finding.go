@@ -35,6 +35,9 @@ type Location struct {
 	Date     string   `json:"date,omitempty"`
 	Refs     []string `json:"refs,omitempty"`
 	Encoding Encoding `json:"encoding,omitempty"`
+	// Object is the git object id of scanned content whose paths and commits
+	// are not known yet; the source's Attributor fills them in.
+	Object string `json:"-"`
 }
 
 // fileURI appends the position inside a file-like object to the object's

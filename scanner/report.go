@@ -57,8 +57,17 @@ type Scan struct {
 	detector Detector
 	allow    *Allowlist
 
-	mu     sync.Mutex
-	report Report
+	mu      sync.Mutex
+	report  Report
+	pending []Finding // of the running source, until it finishes
+}
+
+// Attributor is the optional part of a Source whose findings are only
+// complete once the whole source has been scanned: a git history source
+// scans each blob once, then expands a finding into one per path and commit
+// that introduced the blob.
+type Attributor interface {
+	Attribute(Finding) []Finding
 }
 
 // NewScan prepares a scan. only, when set, restricts findings to one key;
@@ -79,6 +88,7 @@ func (s *Scan) Run(ctx context.Context, sources ...Source) (*Report, error) {
 		if err := src.Scan(ctx, s.emit); err != nil {
 			return nil, err
 		}
+		s.settle(src)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,21 +117,38 @@ func (s *Scan) emit(c Chunk) error {
 	st := &s.report.Stats
 	st.Bytes += int64(len(c.Data) - c.Fresh)
 	if c.first() {
-		if c.Location.Kind == KindGitHistory {
+		switch {
+		case c.Location.Object != "":
 			st.Blobs++
-		} else {
+		case c.Location.Kind != KindGitHistory: // commit and tag messages count as commits
 			st.Files++
 		}
 	}
 	st.Suppressed += suppressed
-	for _, f := range findings {
-		if s.allow.Allows(f) {
-			st.Suppressed++
-			continue
-		}
-		s.report.Findings = append(s.report.Findings, f)
-	}
+	s.pending = append(s.pending, findings...)
 	return nil
+}
+
+// settle passes the findings of a finished source through its Attributor,
+// if it has one, then through the allow list, which needs the final path.
+func (s *Scan) settle(src Source) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, _ := src.(Attributor)
+	for _, f := range s.pending {
+		list := []Finding{f}
+		if a != nil {
+			list = a.Attribute(f)
+		}
+		for _, g := range list {
+			if s.allow.Allows(g) {
+				s.report.Stats.Suppressed++
+				continue
+			}
+			s.report.Findings = append(s.report.Findings, g)
+		}
+	}
+	s.pending = nil
 }
 
 // AddFinding records a finding that no content match produced, such as a
@@ -139,6 +166,15 @@ func (s *Scan) AddFinding(f Finding) {
 // FindingSink is a Reporter that also takes findings directly (the *Scan).
 type FindingSink interface {
 	AddFinding(Finding)
+}
+
+// AddBlobs counts blobs a history source read and found free of keys
+// without passing them through emit.
+func (s *Scan) AddBlobs(n, bytes int64) {
+	s.mu.Lock()
+	s.report.Stats.Blobs += n
+	s.report.Stats.Bytes += bytes
+	s.mu.Unlock()
 }
 
 // AddCommits counts commits read by a history source.

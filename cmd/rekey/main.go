@@ -8,6 +8,7 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"os"
 )
 
@@ -18,6 +19,7 @@ func main() {
 // run executes one command line and returns the process exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
+	slog.SetDefault(app.log) // libraries' warnings take rekey's shape too
 	cmd := newRootCmd(app)
 	cmd.SetArgs(args)
 	return app.exit(cmd.Execute())

@@ -16,6 +16,9 @@ type scanOptions struct {
 	baseline string
 	config   string
 	stores   []string
+	git      gitOptions // --staged, --history and friends
+	verify   bool       // ask the Perplexity API about each distinct key
+	api      apiOptions // --rate, for --verify
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -48,7 +51,14 @@ allow list in .rekey.yaml (key ids and path globs), or by --baseline.`,
   rekey scan --baseline rekey-baseline.json
 
   # Look for one known key only (read from stdin, never from the command line)
-  printenv PERPLEXITY_API_KEY | rekey scan --key-stdin`,
+  printenv PERPLEXITY_API_KEY | rekey scan --key-stdin
+
+  # Only what the next commit would add (the pre-commit mode; see 'rekey hook')
+  rekey scan --staged
+
+  # Also every blob, commit and tag message in history; or only commits since origin/main
+  rekey scan --history
+  rekey scan --since-commit origin/main`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.paths = args
 			if len(o.paths) == 0 {
@@ -69,6 +79,9 @@ allow list in .rekey.yaml (key ids and path globs), or by --baseline.`,
 	f.StringVar(&o.baseline, "baseline", "", "suppress findings (same key id and path) of an earlier JSON report `FILE`")
 	f.StringArrayVar(&o.stores, "store", nil, "also scan the secret store at `URI` (repeatable; e.g. aws-sm://us-east-1/prod/)")
 	f.StringVar(&o.config, "config", "", "read settings from `FILE` instead of .rekey.yaml at the repository root")
+	o.git.register(f)
+	f.BoolVar(&o.verify, "verify", false, "ask the Perplexity API whether each distinct key is live (one request per key, no tokens spent)")
+	o.api.addFlags(f, true)
 	return cmd
 }
 
@@ -89,23 +102,37 @@ func runScan(cmd *cobra.Command, a *app, o *scanOptions) error {
 		return err
 	}
 	scan := scanner.NewScan(only, allow)
-	tree, err := scanner.NewWorkTree(o.paths, scan)
-	if err != nil {
-		return withHint(err, "give paths to existing files or directories")
-	}
-	stores, err := openStores(cmd.Context(), append(cfg.storeURIs(), o.stores...))
+	gitSources, treePaths, closeGit, err := o.git.sources(a, o.paths, scan)
+	defer closeGit()
 	if err != nil {
 		return err
 	}
-	report, err := scan.Run(cmd.Context(), append([]scanner.Source{tree}, storeSources(stores, scan)...)...)
+	var tree scanner.Source = noSource{}
+	if len(treePaths) > 0 {
+		if tree, err = scanner.NewWorkTree(treePaths, scan); err != nil {
+			return withHint(err, "give paths to existing files or directories")
+		}
+	}
+	storeURIs := o.git.storeURIs(append(cfg.storeURIs(), o.stores...))
+	stores, err := openStores(cmd.Context(), storeURIs)
+	if err != nil {
+		return err
+	}
+	report, err := scan.Run(cmd.Context(), append(append([]scanner.Source{tree}, gitSources...), storeSources(stores, storeURIs, scan)...)...)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
+	}
+	if o.verify {
+		if err := verifyFindings(cmd.Context(), a, &o.api, cfg.Verify.Rate, report, o.out.quiet); err != nil {
+			return err
+		}
 	}
 	if err := o.out.write(a.stdout, report); err != nil {
 		return err
 	}
 	if !o.out.quiet {
 		a.logProblems(report)
+		o.git.explain(a, report)
 	}
 	return scanOutcome(report)
 }

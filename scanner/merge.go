@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // ReadReport decodes a rekey.report/v1 JSON report.
@@ -54,5 +57,41 @@ func (r *Report) sort() {
 	slices.SortStableFunc(r.Findings, compareFindings)
 	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
 		slices.SortStableFunc(list, func(a, b Problem) int { return cmp.Compare(a.Path, b.Path) })
+	}
+}
+
+// RelativeTo rewrites working-tree paths under root as paths relative to
+// it, so a repository's report reads the same from wherever it was run
+// (and SARIF paths resolve against the repository).
+func (r *Report) RelativeTo(root string) {
+	prefix := path.Clean(filepath.ToSlash(root)) + "/"
+	if prefix == "./" {
+		return
+	}
+	rel := func(p string) string { return strings.TrimPrefix(p, prefix) }
+	for i := range r.Findings {
+		l := &r.Findings[i].Location
+		if l.Kind == KindFile && strings.HasPrefix(l.Path, prefix) {
+			l.Path = rel(l.Path)
+			l.URI = "file:" + rel(strings.TrimPrefix(l.URI, "file:"))
+		}
+	}
+	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
+		for i := range list {
+			list[i].Path = rel(list[i].Path)
+		}
+	}
+}
+
+// SetRepo marks every finding as coming from repository repo, for reports
+// that combine several repositories.
+func (r *Report) SetRepo(repo string) {
+	for i := range r.Findings {
+		r.Findings[i].Location.Repo = repo
+	}
+	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
+		for i := range list {
+			list[i].Path = repo + ": " + list[i].Path
+		}
 	}
 }

@@ -84,6 +84,8 @@ func where(l Location) string {
 		return printable(l.URI)
 	case l.Offset != nil:
 		return fmt.Sprintf("%s@%d", printable(l.Path), *l.Offset)
+	case l.Line == 0:
+		return printable(l.Path)
 	case l.Commit != "":
 		return fmt.Sprintf("%s:%s:%d", l.Commit[:min(12, len(l.Commit))], printable(l.Path), l.Line)
 	default:
@@ -130,4 +132,67 @@ func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
+}
+
+// WriteAuditText writes the report grouped by key: each key with its
+// status, the next step and the exact command, then its locations; a
+// summary line last. color adds ANSI emphasis, for terminals only.
+func WriteAuditText(w io.Writer, r *Report, color bool) error {
+	ew := &errWriter{w: w}
+	bold, red, reset := "", "", ""
+	if color {
+		bold, red, reset = "\x1b[1m", "\x1b[31m", "\x1b[0m"
+	}
+	byKey := map[string][]Finding{}
+	for _, f := range r.Findings {
+		id := f.KeyID
+		if id == "" {
+			id = "write-only:" + f.Location.URI
+		}
+		byKey[id] = append(byKey[id], f)
+	}
+	for _, k := range r.Keys {
+		id, title := k.KeyID, k.Redacted+"  "+k.KeyID
+		if k.KeyID == "" {
+			continue // write-only secrets are listed together below
+		}
+		status := k.Status
+		if status == "" {
+			status = "not checked"
+		}
+		if status == "live" || status == "invalid" {
+			status = red + status + reset
+		}
+		ew.printf("%s%s%s  %s  %s\n", bold, title, reset, status, plural(k.Locations, "location"))
+		ew.printf("  next: %s\n", k.NextStep)
+		if k.Command != "" {
+			ew.printf("  run:  %s\n", k.Command)
+		}
+		for _, f := range byKey[id] {
+			line := "  - " + where(f.Location)
+			if f.Location.Variable != "" {
+				line += "  " + printable(f.Location.Variable)
+			}
+			if len(f.Problems) > 0 {
+				line += "  [" + strings.Join(f.Problems, ", ") + "]"
+			}
+			ew.printf("%s\n", line)
+		}
+		ew.printf("\n")
+	}
+	var writeOnly []Finding
+	for _, f := range r.Findings {
+		if f.KeyID == "" {
+			writeOnly = append(writeOnly, f)
+		}
+	}
+	if len(writeOnly) > 0 {
+		ew.printf("%sCI secrets presumed to hold a key%s (write-only: values cannot be read)\n", bold, reset)
+		for _, f := range writeOnly {
+			ew.printf("  - %s  (%s)\n", where(f.Location), f.Detail)
+		}
+		ew.printf("\n")
+	}
+	ew.printf("%s\n", Summary(r))
+	return ew.err
 }

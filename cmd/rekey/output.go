@@ -10,13 +10,14 @@ import (
 )
 
 // reportFormats are the values of --format.
-var reportFormats = []string{"text", "json", "sarif"}
+var reportFormats = []string{"text", "json", "sarif", "markdown"}
 
 // output says where and how a report is written.
 type output struct {
 	format string
 	file   string
 	quiet  bool
+	color  bool // ANSI emphasis in text reports, for terminals only
 }
 
 // resolve checks the format, inferring it from the output file's extension
@@ -28,6 +29,8 @@ func (o *output) resolve(formatSet bool) error {
 			o.format = "sarif"
 		case strings.HasSuffix(lower, ".json"):
 			o.format = "json"
+		case strings.HasSuffix(lower, ".md"), strings.HasSuffix(lower, ".markdown"):
+			o.format = "markdown"
 		}
 	}
 	for _, f := range reportFormats {
@@ -76,9 +79,14 @@ func (o *output) render(w io.Writer, r *scanner.Report) error {
 		return scanner.WriteJSON(w, r)
 	case "sarif":
 		return scanner.WriteSARIF(w, r, versionString())
+	case "markdown":
+		return scanner.WriteMarkdown(w, r)
 	}
 	if o.quiet {
 		return scanner.WriteFindings(w, r)
+	}
+	if r.Keys != nil {
+		return scanner.WriteAuditText(w, r, o.color)
 	}
 	return scanner.WriteText(w, r)
 }

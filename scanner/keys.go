@@ -26,7 +26,7 @@ const (
 	stepCheck    = "check whether it is live (rekey check), then rotate it and revoke the old key"
 	stepMove     = "move it out of the files into a secret store or environment variable; rotate it if it was ever shared"
 	stepNothing  = "nothing urgent: the key is revoked and only left in git history"
-	stepWriteOut = "a write-only CI secret presumed to hold a key: rotate it with the others or confirm it does not"
+	stepWriteOut = "a write-only CI secret presumed to hold a key: rotate it with the others or confirm it does not" //nolint:gosec // advice, not a credential
 )
 
 // SummarizeKeys groups findings by key id, in a stable order (most

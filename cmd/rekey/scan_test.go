@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -345,7 +346,8 @@ func TestScanPermissionDenied(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
 		code = exit.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
@@ -369,7 +371,7 @@ func TestScanPermissionDenied(t *testing.T) {
 	only := exec.Command(scanBinary(t), "scan", secret)
 	only.SysProcAttr = cmd.SysProcAttr
 	err = only.Run()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != exitPartial {
+	if !errors.As(err, &exit) || exit.ExitCode() != exitPartial {
 		t.Fatalf("scan of only the unreadable file: %v, want exit %d", err, exitPartial)
 	}
 }

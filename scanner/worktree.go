@@ -42,6 +42,14 @@ func NewWorkTree(paths []string, r Reporter) (*WorkTree, error) {
 	return &WorkTree{paths: paths, reporter: r, workers: max(4, 2*runtime.GOMAXPROCS(0))}, nil
 }
 
+// SetWorkers bounds how many files are read at once (n > 0; the default is
+// twice the CPUs, at least 4).
+func (w *WorkTree) SetWorkers(n int) {
+	if n > 0 {
+		w.workers = n
+	}
+}
+
 // Scan walks the paths in one goroutine and reads files in a bounded pool.
 func (w *WorkTree) Scan(ctx context.Context, emit func(Chunk) error) error {
 	g, ctx := errgroup.WithContext(ctx)

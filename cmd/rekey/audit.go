@@ -178,6 +178,7 @@ func auditRepo(ctx context.Context, a *app, o *auditOptions, path string) (*scan
 		if err != nil {
 			return nil, nil, 0, withHint(err, "give the path of a repository or directory")
 		}
+		tree.SetWorkers(cfg.Concurrency)
 		sources = append([]scanner.Source{tree}, sources...)
 	}
 	sources = append(sources, &workflowSource{root: repoRoot(path), sink: scan})

@@ -109,9 +109,12 @@ func runScan(cmd *cobra.Command, a *app, o *scanOptions) error {
 	}
 	var tree scanner.Source = noSource{}
 	if len(treePaths) > 0 {
-		if tree, err = scanner.NewWorkTree(treePaths, scan); err != nil {
+		wt, err := scanner.NewWorkTree(treePaths, scan)
+		if err != nil {
 			return withHint(err, "give paths to existing files or directories")
 		}
+		wt.SetWorkers(cfg.Concurrency)
+		tree = wt
 	}
 	storeURIs := o.git.storeURIs(append(cfg.storeURIs(), o.stores...))
 	stores, err := openStores(cmd.Context(), storeURIs)

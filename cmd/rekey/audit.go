@@ -154,7 +154,7 @@ func runAudit(ctx context.Context, a *app, o *auditOptions) error {
 // auditRepo audits one repository (or plain directory) and returns its
 // report, the store URIs it read and its configured verify rate.
 func auditRepo(ctx context.Context, a *app, o *auditOptions, path string) (*scanner.Report, []string, float64, error) {
-	cfg, _, err := loadConfig(o.config, path)
+	cfg, err := loadConfig(o.config, path)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -19,10 +19,8 @@ import (
 func writeStarterConfig(a *app, dir string) error {
 	root := repoRoot(dir)
 	file := filepath.Join(root, configName)
-	var detected, notes []string
-	for _, uri := range remoteStores(root) {
-		detected = append(detected, uri)
-	}
+	detected := remoteStores(root)
+	var notes []string
 	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
 	switch {
 	case region != "":
@@ -71,7 +69,7 @@ allow:
 verify:
   rate: 1
 `)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644) //nolint:gosec // settings, not secrets: meant to be committed
 	if errors.Is(err, fs.ErrExist) {
 		return withHint(fmt.Errorf("%s exists already", file), "edit it, or move it away to write a new one")
 	}

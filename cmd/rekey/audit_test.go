@@ -209,7 +209,7 @@ func TestAuditInit(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	cfg, _, err := loadConfig("", repo.Dir)
+	cfg, err := loadConfig("", repo.Dir)
 	if err != nil {
 		t.Fatalf("the starter config does not load: %v", err)
 	}

@@ -107,22 +107,22 @@ func (c *config) storeURIs() []string {
 // loadConfig reads the file named by explicit, or else .rekey.yaml at the
 // root of the repository holding dir (or in dir itself); a missing default
 // file is an empty config. Errors name the file and line.
-func loadConfig(explicit, dir string) (*config, string, error) {
+func loadConfig(explicit, dir string) (*config, error) {
 	file := explicit
 	if file == "" {
 		file = filepath.Join(repoRoot(dir), configName)
 		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-			return &config{}, "", nil
+			return &config{}, nil
 		}
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, file, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	hint := "see the .rekey.yaml section of the README for the schema"
 	var c config
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict()); err != nil {
-		return nil, file, withHint(fmt.Errorf("config %s: %s", file, yaml.FormatError(err, false, true)), hint)
+		return nil, withHint(fmt.Errorf("config %s: %s", file, yaml.FormatError(err, false, true)), hint)
 	}
 	known := storeRegistry()
 	for i, s := range c.Stores {
@@ -134,13 +134,13 @@ func loadConfig(explicit, dir string) (*config, string, error) {
 			}
 		}
 		if err != nil {
-			return nil, file, withHint(fmt.Errorf("config %s:%d: %w", file, line, err), hint)
+			return nil, withHint(fmt.Errorf("config %s:%d: %w", file, line, err), hint)
 		}
 	}
 	if c.Verify.Rate < 0 || c.Concurrency < 0 {
-		return nil, file, withHint(fmt.Errorf("config %s: verify.rate and concurrency must not be negative", file), hint)
+		return nil, withHint(fmt.Errorf("config %s: verify.rate and concurrency must not be negative", file), hint)
 	}
-	return &c, file, nil
+	return &c, nil
 }
 
 // lineOf returns the line of the YAML node at path, or 0.

@@ -93,7 +93,7 @@ func runScan(cmd *cobra.Command, a *app, o *scanOptions) error {
 			return err
 		}
 	}
-	cfg, _, err := loadConfig(o.config, o.paths[0])
+	cfg, err := loadConfig(o.config, o.paths[0])
 	if err != nil {
 		return err
 	}

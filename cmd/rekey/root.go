@@ -50,6 +50,6 @@ read or written (the report says what).`,
 		return withHint(err, "run 'rekey --help' for usage")
 	})
 	root.SetContext(context.Background())
-	root.AddCommand(newScanCmd(a), newCheckCmd(a), newHookCmd(a), newAuditCmd(a), newMergeCmd(a), newVersionCmd(a))
+	root.AddCommand(newScanCmd(a), newCheckCmd(a), newRotateCmd(a), newHookCmd(a), newAuditCmd(a), newMergeCmd(a), newVersionCmd(a))
 	return root
 }

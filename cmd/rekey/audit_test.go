@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rekeyhq/rekey/providers/awsfake"
+	"github.com/rekeyhq/rekey/providers/github/githubfake"
+	"github.com/rekeyhq/rekey/providers/gitlab/gitlabfake"
+	"github.com/rekeyhq/rekey/providers/vault/vaulttest"
 	"github.com/rekeyhq/rekey/scanner"
 	"github.com/rekeyhq/rekey/scanner/gittest"
 	"github.com/rekeyhq/rekey/scanner/testkeys"
@@ -239,6 +243,81 @@ func TestStoreForRemote(t *testing.T) {
 	} {
 		if got := storeForRemote(raw); got != want {
 			t.Errorf("storeForRemote(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// An audit over a repository and every kind of store (the AWS, GitHub and
+// GitLab fakes, a real Vault dev server) finds each copy of each key, with
+// the write-only CI secrets presumed from their names and the workflows.
+func TestAuditEveryStore(t *testing.T) {
+	srv := vaulttest.Start(t)
+	repo, keys := auditFixture(t)
+	g := testkeys.New(90)
+	vaultKey, ciKey := g.Mixed(), g.Hex()
+	keys = append(keys, vaultKey, ciKey)
+
+	aws := awsFake(t) // a fresh fake: the fixture's store is replaced
+	aws.PutSecretString("prod/app", `{"llm":{"key":"`+keys[1]+`"}}`)
+	aws.PutParameter(awsfake.Parameter{Name: "/prod/llm/key", Value: keys[1], Type: awsfake.TypeSecureString})
+	srv.Seed(t, "secret", 2, map[string]map[string]any{"app/config": {"PERPLEXITY_API_KEY": vaultKey, "region": "eu"}})
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "VAULT_") {
+			t.Setenv(name, "")
+		}
+	}
+	t.Setenv("VAULT_ADDR", srv.Addr)
+	t.Setenv("VAULT_TOKEN", vaulttest.RootToken)
+	gh := githubfake.New(t)
+	gh.AddRepo("acme/app")
+	gh.Set("acme/app", "actions/PPLX_TOKEN", []byte(ciKey))
+	gh.Set("acme/app", "variables/LLM_CONFIG", []byte(`{"key":"`+ciKey+`"}`))
+	t.Setenv("GITHUB_TOKEN", gh.Token)
+	t.Setenv("GITHUB_API_URL", gh.URL)
+	gl := gitlabfake.New(t)
+	gl.AddProject("acme/app")
+	gl.Set("acme/app", gitlabfake.Variable{Key: "PERPLEXITY_API_KEY", Value: ciKey, Scope: "production"})
+	t.Setenv("GITLAB_TOKEN", gl.Token)
+	t.Setenv("CI_API_V4_URL", gl.URL)
+	repo.Write(".rekey.yaml", `stores:
+  - aws-sm://us-east-1/prod/
+  - aws-ssm://us-east-1/prod/
+  - vault://secret/app
+  - github://acme/app
+  - gitlab://acme/app
+`)
+
+	r := rekey(t, "", "audit", "--format", "json", repo.Dir)
+	assertNoLeak(t, keys, r.stdout, r.stderr)
+	if r.code != exitFound {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var report scanner.Report
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range report.Findings {
+		if f.Location.Kind != scanner.KindFile && f.Location.Kind != scanner.KindGitHistory {
+			got = append(got, strings.Join([]string{string(f.Location.Kind), f.Location.URI, f.KeyID, f.Status}, " "))
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"aws-secretsmanager aws-sm://us-east-1/prod/app#llm.key " + scanner.KeyID(keys[1]) + " ",
+		"aws-ssm aws-ssm://us-east-1/prod/llm/key " + scanner.KeyID(keys[1]) + " ",
+		"github-actions github-workflow:.github/workflows/summarize.yml#secrets.LLM_KEY  write-only",
+		"github-actions github://acme/app/actions/PPLX_TOKEN  write-only",
+		"github-actions github://acme/app/variables/LLM_CONFIG#key " + scanner.KeyID(ciKey) + " ",
+		"gitlab-ci gitlab://acme/app/PERPLEXITY_API_KEY@production " + scanner.KeyID(ciKey) + " ",
+		"vault vault://secret/app/config#PERPLEXITY_API_KEY " + scanner.KeyID(vaultKey) + " ",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("store findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, k := range report.Keys {
+		if k.KeyID == scanner.KeyID(keys[1]) && k.Kinds["aws-secretsmanager"] != 1 {
+			t.Errorf("key summary does not count the store copies: %+v", k)
 		}
 	}
 }

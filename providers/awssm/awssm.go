@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net/url"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,25 +49,9 @@ type API interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
-// Options tune a store beyond its URI.
-type Options struct {
-	// Concurrency bounds the requests in flight (default 4); the URI's
-	// ?concurrency=N wins.
-	Concurrency int
-	// MaxAttempts bounds the tries of one call on throttling, 5xx and
-	// network errors (default 5); MaxBackoff caps the wait between two
-	// (default 20s).
-	MaxAttempts int
-	MaxBackoff  time.Duration
-	// Logger hears about degraded modes (batch reads refused) at warning level
-	// (slog.Default when nil) and the SDK's own warnings at debug level
-	// (dropped when nil).
-	Logger *slog.Logger
-}
-
-func (o Options) base() awsbase.Options {
-	return awsbase.Options{Concurrency: o.Concurrency, MaxAttempts: o.MaxAttempts, MaxBackoff: o.MaxBackoff, Logger: o.Logger}
-}
+// Options tune a store beyond its URI (which wins for the region, the
+// profile and ?concurrency=N); they are the options every AWS store shares.
+type Options = awsbase.Options
 
 // Store is one Secrets Manager name prefix in one region.
 type Store struct {
@@ -94,7 +77,7 @@ func Open(ctx context.Context, u *url.URL) (providers.Provider, error) {
 
 // OpenWith is Open with options (the URI's win where both say).
 func OpenWith(ctx context.Context, u *url.URL, o Options) (*Store, error) {
-	bo, prefix, err := awsbase.ParseURI(u, o.base())
+	bo, prefix, err := awsbase.ParseURI(u, o)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +96,7 @@ func New(api API, region, prefix string, o Options) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{api: api, region: region, prefix: prefix, limit: o.base().Limit(), log: log}
+	return &Store{api: api, region: region, prefix: prefix, limit: o.Limit(), log: log}
 }
 
 // Name implements providers.Provider.

@@ -26,7 +26,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -49,25 +48,9 @@ type API interface {
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, opts ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 }
 
-// Options tune a store beyond its URI.
-type Options struct {
-	// Concurrency bounds the requests in flight (default 4); the URI's
-	// ?concurrency=N wins.
-	Concurrency int
-	// MaxAttempts bounds the tries of one call on throttling, 5xx and
-	// network errors (default 5); MaxBackoff caps the wait between two
-	// (default 20s).
-	MaxAttempts int
-	MaxBackoff  time.Duration
-	// Logger hears about degraded modes (a page that could not be decrypted) at warning level
-	// (slog.Default when nil) and the SDK's own warnings at debug level
-	// (dropped when nil).
-	Logger *slog.Logger
-}
-
-func (o Options) base() awsbase.Options {
-	return awsbase.Options{Concurrency: o.Concurrency, MaxAttempts: o.MaxAttempts, MaxBackoff: o.MaxBackoff, Logger: o.Logger}
-}
+// Options tune a store beyond its URI (which wins for the region, the
+// profile and ?concurrency=N); they are the options every AWS store shares.
+type Options = awsbase.Options
 
 // Store is one Parameter Store path in one region.
 type Store struct {
@@ -90,7 +73,7 @@ func Open(ctx context.Context, u *url.URL) (providers.Provider, error) {
 
 // OpenWith is Open with options (the URI's win where both say).
 func OpenWith(ctx context.Context, u *url.URL, o Options) (*Store, error) {
-	bo, path, err := awsbase.ParseURI(u, o.base())
+	bo, path, err := awsbase.ParseURI(u, o)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +93,7 @@ func New(api API, region, path string, o Options) *Store {
 		log = slog.Default()
 	}
 	path = "/" + strings.Trim(path, "/")
-	return &Store{api: api, region: region, path: path, limit: o.base().Limit(), log: log}
+	return &Store{api: api, region: region, path: path, limit: o.Limit(), log: log}
 }
 
 // Name implements providers.Provider.

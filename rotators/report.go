@@ -103,7 +103,8 @@ func (r *Report) setNew(k scanner.Secret) {
 
 // add appends a location's row.
 func (r *Report) add(addr scanner.Location, a Action, verified bool, detail string) {
-	r.Locations = append(r.Locations, LocationResult{URI: addr.URI, Kind: addr.Kind, Path: addr.Path,
+	// Addresses are scrubbed too: a file may be named after a key.
+	r.Locations = append(r.Locations, LocationResult{URI: scanner.Scrub(addr.URI), Kind: addr.Kind, Path: scanner.Scrub(addr.Path),
 		Action: a, Verified: verified, Detail: scanner.Scrub(detail)})
 }
 

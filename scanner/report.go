@@ -94,8 +94,23 @@ func (s *Scan) Run(ctx context.Context, sources ...Source) (*Report, error) {
 	defer s.mu.Unlock()
 	r := s.report
 	r.Stats.DurationMS = time.Since(start).Milliseconds()
+	r.scrubAddresses()
 	r.sort()
 	return &r, nil
+}
+
+// scrubAddresses redacts keys that appear in addresses themselves (a file
+// or secret named after a key), since reports end up in CI logs.
+func (r *Report) scrubAddresses() {
+	for i := range r.Findings {
+		l := &r.Findings[i].Location
+		l.Path, l.URI, l.Variable = Scrub(l.Path), Scrub(l.URI), Scrub(l.Variable)
+	}
+	for _, list := range [][]Problem{r.Stats.Errors, r.Stats.Warnings, r.Stats.Skipped} {
+		for i := range list {
+			list[i].Path = Scrub(list[i].Path)
+		}
+	}
 }
 
 func compareFindings(a, b Finding) int {

@@ -122,7 +122,8 @@ func loadConfig(explicit, dir string) (*config, error) {
 	hint := "see the .rekey.yaml section of the README for the schema"
 	var c config
 	if err := yaml.UnmarshalWithOptions(data, &c, yaml.Strict()); err != nil {
-		return nil, withHint(fmt.Errorf("config %s: %s", file, yaml.FormatError(err, false, true)), hint)
+		// No source excerpt: the quoted lines could hold secrets.
+		return nil, withHint(fmt.Errorf("config %s: %s", file, yaml.FormatError(err, false, false)), hint)
 	}
 	known := storeRegistry()
 	for i, s := range c.Stores {

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rekeyhq/rekey/scanner"
 )
 
 // Exit codes, DESIGN.md §2. When several apply, usage beats found beats
@@ -59,8 +61,10 @@ func (a *app) exit(err error) int {
 	}
 }
 
+// printError is the last line of defence for messages: whatever an error
+// quotes (a config line, a server reply, a path) is scrubbed of keys.
 func (a *app) printError(err error, hint string) {
-	fmt.Fprintf(a.stderr, "rekey: error: %v\n", err)
+	fmt.Fprintf(a.stderr, "rekey: error: %s\n", scanner.Scrub(err.Error()))
 	if hint != "" {
 		fmt.Fprintf(a.stderr, "rekey: hint: %s\n", hint)
 	}

@@ -397,3 +397,36 @@ func TestConfigStoreErrors(t *testing.T) {
 		})
 	}
 }
+
+// Keys that sit in addresses or in quoted input never reach any output:
+// a directory named after a key, and a malformed config holding a key.
+func TestNoLeakFromPathsOrConfig(t *testing.T) {
+	g := testkeys.New(43)
+	inName, inFile, inConfig := g.Mixed(), g.Mixed(), g.Mixed()
+	root := t.TempDir()
+	dir := filepath.Join(root, inName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("token: "+inFile+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{inName, inFile, inConfig}
+	var outputs []string
+	for _, format := range []string{"text", "json", "sarif", "markdown"} {
+		r := rekey(t, "", "scan", "--format", format, root)
+		if r.code != exitFound {
+			t.Fatalf("%s: exit %d: %s", format, r.code, r.stderr)
+		}
+		outputs = append(outputs, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(root, ".rekey.yaml"), []byte("stores: [\n  "+inConfig+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rekey(t, "", "scan", root)
+	if r.code != exitUsage {
+		t.Fatalf("malformed config: exit %d", r.code)
+	}
+	outputs = append(outputs, r.stdout, r.stderr)
+	assertNoLeak(t, keys, outputs...)
+}

@@ -417,7 +417,8 @@ func clean(text string, keys ...scanner.Secret) string {
 			text = strings.ReplaceAll(text, k.Reveal(), k.Redacted())
 		}
 	}
-	text = scanner.Scrub(text)
+	// Invisible characters go first, so a key split by one cannot be joined
+	// back together after the scrub.
 	text = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n', r == '\t':
@@ -427,7 +428,7 @@ func clean(text string, keys ...scanner.Secret) string {
 		}
 		return r
 	}, text)
-	text = strings.TrimSpace(text)
+	text = strings.TrimSpace(scanner.Scrub(text))
 	if r := []rune(text); len(r) > maxMessage {
 		text = string(r[:maxMessage]) + "…"
 	}

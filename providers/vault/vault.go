@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -89,6 +90,21 @@ func Open(ctx context.Context, u *url.URL) (providers.Provider, error) {
 	return New(ctx, c, u.Host+u.Path, o)
 }
 
+// requireTLS refuses plain http:// except to this machine (dev servers).
+func requireTLS(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return fmt.Errorf("VAULT_ADDR %q is not a URL", addr)
+	}
+	if u.Scheme == "http" {
+		ip := net.ParseIP(u.Hostname())
+		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("VAULT_ADDR %s is plain http: rekey talks to Vault over https only (http is allowed to this machine)", u.Redacted())
+		}
+	}
+	return nil
+}
+
 // newClient builds a client from the environment, as the vault CLI does.
 func newClient(concurrency int) (*api.Client, error) {
 	cfg := api.DefaultConfig()
@@ -97,6 +113,14 @@ func newClient(concurrency int) (*api.Client, error) {
 	}
 	if os.Getenv(api.EnvVaultMaxRetries) == "" {
 		cfg.MaxRetries = defaultMaxRetries
+	}
+	// TLS verification stays on whatever VAULT_SKIP_VERIFY says, and a token
+	// never travels in clear text beyond this machine.
+	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
+		t.TLSClientConfig.InsecureSkipVerify = false
+	}
+	if err := requireTLS(cfg.Address); err != nil {
+		return nil, err
 	}
 	// The pooled transport keeps GOMAXPROCS+1 idle connections per host;
 	// keep one per concurrent request so connections are reused, not churned.

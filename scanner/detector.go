@@ -242,3 +242,21 @@ func isKeyShaped(body string) bool {
 	}
 	return true
 }
+
+// ScrubError returns err with its text scrubbed of keys, still wrapping
+// err for errors.Is and errors.As. Use it on errors that quote foreign
+// text (an SDK's message, a server's reply, a user-given name).
+func ScrubError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &scrubbedError{msg: Scrub(err.Error()), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }

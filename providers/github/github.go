@@ -21,11 +21,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +33,7 @@ import (
 	gh "github.com/google/go-github/v84/github"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/providers/internal/safeurl"
 	"github.com/rekeyhq/rekey/scanner"
 )
 
@@ -200,24 +199,13 @@ func apiURL(raw string) (*url.URL, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("GitHub API URL %q is not a URL (want https://api.github.com or https://HOST/api/v3)", raw)
 	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return nil, fmt.Errorf("GitHub API URL %q: only https is allowed", raw)
+	if !safeurl.Secure(u) {
+		return nil, fmt.Errorf("GitHub API URL %q: only https is allowed (plain http only to this machine)", raw)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the URI scheme.
@@ -290,28 +278,10 @@ func (s *Store) presumed(r ref) string {
 
 // errScrubbed carries an error whose text passed through scanner.Scrub,
 // keeping the original for errors.Is/As.
-type errScrubbed struct {
-	msg string
-	err error
-}
-
-func (e *errScrubbed) Error() string { return e.msg }
-func (e *errScrubbed) Unwrap() error { return e.err }
-
-func scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &errScrubbed{msg: safe(err.Error()), err: err}
-}
-
-// keyish is anything that starts like a key, even glued to the text before
-// it (scanner.Scrub wants a word boundary): names come from the user and
-// are quoted in errors only through safe.
-var keyish = regexp.MustCompile(`(?i)pplx-[a-z0-9]{4,}`)
+func scrub(err error) error { return scanner.ScrubError(err) }
 
 // safe scrubs text for an error message.
-func safe(s string) string { return keyish.ReplaceAllString(scanner.Scrub(s), "pplx-…") }
+func safe(s string) string { return scanner.Scrub(s) }
 
 // isNotFound reports whether err is the store's not-found.
 func isNotFound(err error) bool { return errors.Is(err, providers.ErrNotFound) }

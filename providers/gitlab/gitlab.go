@@ -22,11 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +34,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/providers/internal/safeurl"
 	"github.com/rekeyhq/rekey/scanner"
 )
 
@@ -202,21 +201,10 @@ func apiURL(raw string) (string, error) {
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("GitLab API URL %q is not a URL (want https://HOST/api/v4)", raw)
 	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return "", fmt.Errorf("GitLab API URL %q: only https is allowed", raw)
+	if !safeurl.Secure(u) {
+		return "", fmt.Errorf("GitLab API URL %q: only https is allowed (plain http only to this machine)", raw)
 	}
 	return u.String(), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the URI scheme.
@@ -295,22 +283,7 @@ func apiError(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, scrub(err))
 }
 
-// errScrubbed carries an error whose text passed through scanner.Scrub,
-// keeping the original for errors.Is/As.
-type errScrubbed struct {
-	msg string
-	err error
-}
-
-func (e *errScrubbed) Error() string { return e.msg }
-func (e *errScrubbed) Unwrap() error { return e.err }
-
-func scrub(err error) error { return &errScrubbed{msg: safe(err.Error()), err: err} }
-
-// keyish is anything that starts like a key, even glued to the text before
-// it (scanner.Scrub wants a word boundary): names and scopes come from the
-// user and are quoted in errors only through safe.
-var keyish = regexp.MustCompile(`(?i)pplx-[a-z0-9]{4,}`)
+func scrub(err error) error { return scanner.ScrubError(err) }
 
 // safe scrubs text for an error message.
-func safe(s string) string { return keyish.ReplaceAllString(scanner.Scrub(s), "pplx-…") }
+func safe(s string) string { return scanner.Scrub(s) }

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,6 +33,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/rekeyhq/rekey/providers/internal/safeurl"
 	"github.com/rekeyhq/rekey/scanner"
 )
 
@@ -148,10 +148,7 @@ func baseURL(given string) (string, error) {
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("perplexity base URL %q is not an absolute URL", scanner.Scrub(raw))
 	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
+	if !safeurl.Secure(u) {
 		return "", fmt.Errorf("perplexity base URL %q: keys are only sent over https (plain http only to loopback test servers)",
 			scanner.Scrub(raw))
 	}
@@ -159,14 +156,6 @@ func baseURL(given string) (string, error) {
 		return "", fmt.Errorf("perplexity base URL %s: no user, query or fragment allowed", u.Redacted())
 	}
 	return strings.TrimRight(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // httpClient copies given (or starts afresh) with TLS verification forced

@@ -18,7 +18,7 @@ import (
 func classify(err error) error {
 	var re *api.ResponseError
 	if !errors.As(err, &re) {
-		return scrubbed{err}
+		return scanner.ScrubError(err)
 	}
 	// Vault's messages are multi-line lists ("1 error occurred:\n\t* …").
 	detail := scanner.Scrub(strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " "))
@@ -38,10 +38,3 @@ func classify(err error) error {
 	}
 	return fmt.Errorf("%w (vault answered %d: %s)", sentinel, re.StatusCode, detail)
 }
-
-// scrubbed prints an error with any key in its text redacted: client errors
-// quote request URLs, and a secret's path can hold anything.
-type scrubbed struct{ err error }
-
-func (e scrubbed) Error() string { return scanner.Scrub(e.err.Error()) }
-func (e scrubbed) Unwrap() error { return e.err }

@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,6 +38,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/providers/internal/safeurl"
 	"github.com/rekeyhq/rekey/scanner"
 )
 
@@ -96,11 +96,8 @@ func requireTLS(addr string) error {
 	if err != nil {
 		return fmt.Errorf("VAULT_ADDR %q is not a URL", addr)
 	}
-	if u.Scheme == "http" {
-		ip := net.ParseIP(u.Hostname())
-		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("VAULT_ADDR %s is plain http: rekey talks to Vault over https only (http is allowed to this machine)", u.Redacted())
-		}
+	if !safeurl.Secure(u) {
+		return fmt.Errorf("VAULT_ADDR %s: rekey talks to Vault over https only (plain http only to this machine)", u.Redacted())
 	}
 	return nil
 }
@@ -109,7 +106,7 @@ func requireTLS(addr string) error {
 func newClient(concurrency int) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
-		return nil, fmt.Errorf("vault client configuration: %w", scrubbed{cfg.Error})
+		return nil, fmt.Errorf("vault client configuration: %w", scanner.ScrubError(cfg.Error))
 	}
 	if os.Getenv(api.EnvVaultMaxRetries) == "" {
 		cfg.MaxRetries = defaultMaxRetries
@@ -129,7 +126,7 @@ func newClient(concurrency int) (*api.Client, error) {
 	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("vault client: %w", scrubbed{err})
+		return nil, fmt.Errorf("vault client: %w", scanner.ScrubError(err))
 	}
 	if c.Token() == "" {
 		c.SetToken(tokenFile())

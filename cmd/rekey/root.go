@@ -38,8 +38,17 @@ read or written (the report says what).`,
 		Example: `  # Find keys in the current directory, ignored .env files included
   rekey scan
 
-  # Machine-readable report for CI
-  rekey scan --format sarif --output rekey.sarif .`,
+  # Pre-commit: block commits that add a key
+  rekey hook install
+
+  # After a revocation: is the key live, and what is wrong with the stored value?
+  rekey check --key-env PERPLEXITY_API_KEY
+
+  # Rotate it everywhere (files and stores), verifying each place, then revoke it
+  rekey rotate --old-env OLD_KEY --new-env NEW_KEY --store aws-sm://us-east-1/prod/ --revoke-old
+
+  # Audit: working tree, git history, CI workflows and stores, with the next step per key
+  rekey audit --verify --format markdown --output audit.md`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -46,7 +46,7 @@ func newRotateCmd(a *app) *cobra.Command {
 	o := &rotateOptions{}
 	cmd := &cobra.Command{
 		Use:   "rotate [PATH...]",
-		Short: "Replace an old key by a new one in every file that holds it, verifying each",
+		Short: "Replace an old key by a new one in every file and store that holds it, verifying each",
 		Long: `Replace OLD by NEW in every file under each PATH (default "."), git-ignored
 .env files included, plain and base64-encoded copies alike, and in every
 secret store named by --store or in .rekey.yaml, and verify each.

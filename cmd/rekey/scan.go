@@ -25,7 +25,7 @@ func newScanCmd(a *app) *cobra.Command {
 	o := &scanOptions{}
 	cmd := &cobra.Command{
 		Use:   "scan [PATH...]",
-		Short: "Find Perplexity API keys in files",
+		Short: "Find Perplexity API keys in files, git history and secret stores",
 		Long: `Scan every regular file under each PATH (default ".") for Perplexity API keys,
 untracked and git-ignored files included: ignored .env files are where keys
 live. Only .git internals are skipped. Symbolic links are not followed, binary

@@ -49,6 +49,7 @@ type Result struct {
 func HooksDir(ctx context.Context, dir string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", "rev-parse", "--git-path", "hooks")
 	cmd.Dir = dir
+	cmd.Env = repoEnv(os.Environ())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -67,6 +68,21 @@ func HooksDir(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("find hooks directory: %w", err)
 	}
 	return abs, nil
+}
+
+// repoEnv drops the variables that would point git at another repository
+// than the one holding dir (set, or set empty, by a calling hook or shell).
+func repoEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // Script returns the hook that runs rekey at path command: the chained

@@ -34,7 +34,6 @@ import (
 
 	"github.com/rekeyhq/rekey/providers"
 	"github.com/rekeyhq/rekey/providers/internal/safeurl"
-	"github.com/rekeyhq/rekey/scanner"
 )
 
 // Scheme is the store's URI scheme.
@@ -275,13 +274,6 @@ func (s *Store) presumed(r ref) string {
 	}
 	return strings.Join(reasons, "; ")
 }
-
-// errScrubbed carries an error whose text passed through scanner.Scrub,
-// keeping the original for errors.Is/As.
-func scrub(err error) error { return scanner.ScrubError(err) }
-
-// safe scrubs text for an error message.
-func safe(s string) string { return scanner.Scrub(s) }
 
 // isNotFound reports whether err is the store's not-found.
 func isNotFound(err error) bool { return errors.Is(err, providers.ErrNotFound) }

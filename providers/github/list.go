@@ -272,7 +272,7 @@ func (s *Store) readWorkflow(ctx context.Context, file string) (*Workflow, error
 	}
 	text, err := fc.GetContent()
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, scrub(err))
+		return nil, fmt.Errorf("read %s: %w", file, scanner.ScrubError(err))
 	}
 	return ParseWorkflow(file, []byte(text), s.match)
 }

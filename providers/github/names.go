@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/scanner"
 )
 
 // kind is the scope a secret or variable lives in; each has its own
@@ -85,18 +86,18 @@ func parseRef(name string, org bool) (ref, error) {
 		r.kind = kindEnvVariable
 	default:
 		return ref{}, fmt.Errorf("%q is not a GitHub secret address (want actions/NAME, env/ENV/NAME, dependabot/NAME, codespaces/NAME, variables/NAME or env/ENV/variables/NAME): %w",
-			safe(name), providers.ErrNotFound)
+			scanner.Scrub(name), providers.ErrNotFound)
 	}
 	if r.kind == kindEnv || r.kind == kindEnvVariable {
 		env, err := url.PathUnescape(parts[1])
 		if err != nil || env == "" {
-			return ref{}, fmt.Errorf("%q: bad environment name: %w", safe(name), providers.ErrNotFound)
+			return ref{}, fmt.Errorf("%q: bad environment name: %w", scanner.Scrub(name), providers.ErrNotFound)
 		}
 		r.env = env
 	}
 	r.name = parts[len(parts)-1]
 	if !validName.MatchString(r.name) {
-		return ref{}, fmt.Errorf("%q: GitHub names are letters, digits and underscores: %w", safe(name), providers.ErrNotFound)
+		return ref{}, fmt.Errorf("%q: GitHub names are letters, digits and underscores: %w", scanner.Scrub(name), providers.ErrNotFound)
 	}
 	r.name = strings.ToUpper(r.name)
 	return r, nil

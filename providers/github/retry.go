@@ -11,6 +11,7 @@ import (
 	gh "github.com/google/go-github/v84/github"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/scanner"
 )
 
 // maxMessage bounds the server text quoted in an error.
@@ -94,7 +95,7 @@ func classify(resp *gh.Response, err error, backoff time.Duration) (time.Duratio
 	case status != 0:
 		return 0, false, fmt.Errorf("GitHub answered %d: %s", status, msg)
 	}
-	return 0, false, scrub(err)
+	return 0, false, scanner.ScrubError(err)
 }
 
 // serverWait reads retry-after (seconds) or x-ratelimit-reset (epoch
@@ -119,7 +120,7 @@ func message(err error) string {
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage] + "…"
 	}
-	return safe(msg)
+	return scanner.Scrub(msg)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/rekeyhq/rekey/providers"
+	"github.com/rekeyhq/rekey/scanner"
 )
 
 // Get reads one entry: a secret's metadata (Value nil, Updated set) or a
@@ -114,7 +115,7 @@ func apiCall[T any](ctx context.Context, s *Store, what string, f func(ctx conte
 
 func (s *Store) getSecret(ctx context.Context, r ref) (*gh.Secret, error) {
 	org := s.repo == ""
-	what := "get secret " + safe(r.String())
+	what := "get secret " + scanner.Scrub(r.String())
 	switch {
 	case r.kind == kindEnv:
 		id, err := s.repositoryID(ctx)
@@ -254,7 +255,7 @@ func (s *Store) selectedRepos(ctx context.Context, r ref) (gh.SelectedRepoIDs, e
 }
 
 func (s *Store) getVariable(ctx context.Context, r ref) (*gh.ActionsVariable, error) {
-	what := "get variable " + safe(r.String())
+	what := "get variable " + scanner.Scrub(r.String())
 	return apiCall(ctx, s, what, func(ctx context.Context) (*gh.ActionsVariable, *gh.Response, error) {
 		switch {
 		case r.kind == kindEnvVariable:

@@ -190,7 +190,7 @@ func New(path string, o Options) (*Store, error) {
 		gl.WithUserAgent("rekey"),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("gitlab client: %w", scrub(err))
+		return nil, fmt.Errorf("gitlab client: %w", scanner.ScrubError(err))
 	}
 	s.client = c
 	return s, nil
@@ -270,7 +270,7 @@ func apiError(what string, err error) error {
 		if len(msg) > maxMessage {
 			msg = msg[:maxMessage] + "…"
 		}
-		msg = safe(msg)
+		msg = scanner.Scrub(msg)
 		switch er.Response.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return fmt.Errorf("%s: %w (GitLab answered %d: %s; the token needs the api scope and the Maintainer role)",
@@ -280,10 +280,5 @@ func apiError(what string, err error) error {
 		}
 		return fmt.Errorf("%s: GitLab answered %d: %s", what, er.Response.StatusCode, msg)
 	}
-	return fmt.Errorf("%s: %w", what, scrub(err))
+	return fmt.Errorf("%s: %w", what, scanner.ScrubError(err))
 }
-
-func scrub(err error) error { return scanner.ScrubError(err) }
-
-// safe scrubs text for an error message.
-func safe(s string) string { return scanner.Scrub(s) }

@@ -42,7 +42,7 @@ func parseName(name string) (key, scope string, err error) {
 	key, scope, ok := strings.Cut(name, "@")
 	if !ok || key == "" || scope == "" {
 		return "", "", fmt.Errorf("%q is not a GitLab variable address (want KEY@SCOPE, e.g. PERPLEXITY_API_KEY@production or LLM_KEY@*): %w",
-			safe(name), providers.ErrNotFound)
+			scanner.Scrub(name), providers.ErrNotFound)
 	}
 	return key, scope, nil
 }
@@ -201,12 +201,12 @@ func (s *Store) get(ctx context.Context, name string) (*variable, error) {
 		}
 	}
 	if err != nil {
-		return nil, apiError("get variable "+safe(name), err)
+		return nil, apiError("get variable "+scanner.Scrub(name), err)
 	}
 	// An instance that ignores the filter (before GitLab 16.9, or a tier
 	// without scopes) answers with whichever variable has the key.
 	if entryName(v.Key, v.Scope) != entryName(key, scope) {
-		return nil, fmt.Errorf("get variable %s: GitLab answered with scope %q: %w", safe(name), v.Scope, providers.ErrNotFound)
+		return nil, fmt.Errorf("get variable %s: GitLab answered with scope %q: %w", scanner.Scrub(name), v.Scope, providers.ErrNotFound)
 	}
 	return v, nil
 }
@@ -254,7 +254,7 @@ func (s *Store) Put(ctx context.Context, name string, value []byte) (providers.E
 		}
 	}
 	if err != nil {
-		return providers.Entry{}, apiError("update variable "+safe(name), err)
+		return providers.Entry{}, apiError("update variable "+scanner.Scrub(name), err)
 	}
 	if updated.Key != cur.Key || entryName(updated.Key, updated.Scope) != name {
 		return providers.Entry{}, fmt.Errorf("update variable %s: GitLab answered for %s", name, entryName(updated.Key, updated.Scope))
